@@ -7,6 +7,16 @@ The package behind the course's notebooks. Start with:
     (<function freeze at ...>, <function unfreeze at ...>, <function swap_head at ...>)
 """
 
+from ftlab.data_checks import check_dataset
+from ftlab.evaluation import (
+    Evaluation,
+    accuracy_vs_data_size,
+    evaluate,
+    forgetting,
+    plot_data_size_curves,
+    plot_learning_curves,
+)
+from ftlab.features import attach_head, cache_features, train_head_on_features
 from ftlab.freezing import (
     ParamCount,
     TrainableReport,
@@ -17,10 +27,38 @@ from ftlab.freezing import (
 )
 from ftlab.heads import copy_model, remove_head, swap_head
 from ftlab.layers import leaf_layers
+from ftlab.lr_finder import lr_find
+from ftlab.reproducibility import seed_everything
+from ftlab.training import (
+    FineTuneHistory,
+    GradualUnfreezing,
+    discriminative_optimizer,
+    fine_tune,
+    group_learning_rates,
+    warmup_cosine,
+)
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "FineTuneHistory",
+    "GradualUnfreezing",
+    "discriminative_optimizer",
+    "fine_tune",
+    "group_learning_rates",
+    "warmup_cosine",
+    "check_dataset",
+    "Evaluation",
+    "accuracy_vs_data_size",
+    "evaluate",
+    "forgetting",
+    "plot_data_size_curves",
+    "plot_learning_curves",
+    "attach_head",
+    "cache_features",
+    "train_head_on_features",
+    "lr_find",
+    "seed_everything",
     "ParamCount",
     "TrainableReport",
     "copy_model",
