@@ -613,7 +613,16 @@ def _accuracy_of(result) -> float:
 def plot_data_size_curves(curves: Mapping[str, DataSizeCurve], path=None, *, ax=None):
     """Several accuracy-vs-size curves on one plot (e.g. fine-tuned vs from scratch).
 
-    Returns the matplotlib Figure.
+    Returns the matplotlib Figure; with `path` it is also saved as a PNG.
+
+    Example:
+        >>> import numpy as np
+        >>> from ftlab.evaluation import DataSizeCurve, plot_data_size_curves
+        >>> tuned = DataSizeCurve((5, 20), (0, 1), np.array([[0.8, 0.9], [0.95, 0.97]]))
+        >>> scratch = DataSizeCurve((5, 20), (0, 1), np.array([[0.5, 0.6], [0.6, 0.7]]))
+        >>> fig = plot_data_size_curves({"fine-tuned": tuned, "from scratch": scratch})
+        >>> len(fig.axes[0].lines) >= 2
+        True
     """
     from matplotlib.figure import Figure
 
