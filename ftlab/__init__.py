@@ -7,6 +7,8 @@ The package behind the course's notebooks. Start with:
     (<function freeze at ...>, <function unfreeze at ...>, <function swap_head at ...>)
 """
 
+from ftlab.car_model import CAR_MODEL_CLASSES, CAR_MODEL_PRESET, car_model_card, load_car_model
+from ftlab.car_to_truck import run_car_to_truck
 from ftlab.data_checks import check_dataset
 from ftlab.evaluation import (
     Evaluation,
@@ -41,6 +43,11 @@ from ftlab.training import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "CAR_MODEL_CLASSES",
+    "CAR_MODEL_PRESET",
+    "car_model_card",
+    "load_car_model",
+    "run_car_to_truck",
     "FineTuneHistory",
     "GradualUnfreezing",
     "discriminative_optimizer",
