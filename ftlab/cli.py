@@ -1,6 +1,7 @@
 """The ``ftlab`` command: the course's experiments from a shell.
 
     ftlab car-to-truck [--trucks N] [--seed S] [--out DIR] [--real]
+    ftlab grade SUBMISSIONS --assignment NAME_OR_ZIP [--out DIR] [--workers N] [--timeout S]
 
 runs `ftlab.car_to_truck.run_car_to_truck`: it teaches the bundled car model trucks
 from N truck pictures (and N cars), prints Keras progress bars, and writes
@@ -29,6 +30,7 @@ import os
 import sys
 from collections.abc import Sequence
 
+from ftlab.grading import add_grade_parser
 
 PROG = "ftlab"
 
@@ -103,6 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--source-test-per-class", type=_whole_number, default=100, help=argparse.SUPPRESS
     )
     c2t.set_defaults(handler=_car_to_truck)
+    add_grade_parser(commands)  # ftlab grade: see ftlab.grading
     return parser
 
 
