@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 # Quiet TensorFlow's C++ start-up logs (they go to stderr and clutter every run).
 export TF_CPP_MIN_LOG_LEVEL ?= 3
 
-.PHONY: setup test lint format demo clean
+.PHONY: setup test lint format demo exercises clean
 
 setup: $(VENV)/.installed
 
@@ -31,6 +31,11 @@ test: lint
 
 demo: setup
 	$(BIN)/ftlab car-to-truck --out runs/car-to-truck
+
+# Rebuild exercises/ (student notebooks, tests, autograder zips) from notebooks/;
+# otter grades each solution notebook and the build fails unless it scores 100 %.
+exercises: setup
+	$(BIN)/python scripts/build_exercises.py
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache .ruff_cache .hypothesis

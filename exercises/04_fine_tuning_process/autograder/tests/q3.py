@@ -1,0 +1,18 @@
+from otter.test_files import test_case
+
+OK_FORMAT = False
+
+name = "q3"
+points = 1
+
+@test_case(points=None, hidden=False)
+def test_q3_answer_is_a_letter(env):
+    from ftlab.checks import expect_defined, expect_type
+    answer = expect_type(expect_defined('q3_answer', env), str, 'q3_answer')
+    assert answer.strip().lower() in {'a', 'b', 'c', 'd'}, f'`q3_answer` is {answer!r}; set it to one of "a", "b", "c", "d"'
+
+@test_case(points=None, hidden=True)
+def test_q3_answer(env):
+    answer = env.get('q3_answer')
+    assert isinstance(answer, str) and answer.strip().lower() == 'd', 'not this one'
+

@@ -1,0 +1,28 @@
+from otter.test_files import test_case
+
+OK_FORMAT = False
+
+name = "q3"
+points = 2
+
+@test_case(points=None, hidden=False)
+def test_mixed_holds_night_then_day(env):
+    import numpy as np
+    from ftlab.checks import expect_defined, expect_shape, expect_type
+    mixed = expect_type(expect_defined('mixed', env), tuple, 'mixed')
+    assert len(mixed) == 2, f'`mixed` should be (images, labels), it has {len(mixed)} items'
+    images, labels = mixed
+    expect_shape(np.asarray(images), (60, 32, 32, 3), 'mixed[0]')
+    expect_shape(np.asarray(labels), (60,), 'mixed[1]')
+
+@test_case(points=None, hidden=True)
+def test_mixed_is_night_then_day(env):
+    import numpy as np
+    from ftlab.checks import expect_defined
+    images, labels = expect_defined('mixed', env)
+    night, day = (expect_defined('night_train', env), expect_defined('day_train', env))
+    assert np.array_equal(np.asarray(images)[:20], night[0]), 'the night pictures come first'
+    assert np.array_equal(np.asarray(images)[20:], day[0]), 'then the day pictures'
+    expected = np.concatenate([night[1], day[1]])
+    assert np.array_equal(np.asarray(labels), expected), 'the labels must follow the pictures'
+
