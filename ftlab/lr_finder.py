@@ -246,13 +246,22 @@ def _analyse(lrs, raw, smoothing, *, diverged) -> LRFinderResult:
         usable = usable[:-1]
     minimum = float(lrs[usable[np.argmin(losses[usable])]]) if usable.size else float(lrs[0])
     notes = []
-    if usable.size >= 3:
-        slopes = np.gradient(losses[usable], np.log(lrs[usable]))
-        steepest = float(lrs[usable[np.argmin(slopes)]])
+    # Look for the steepest descent between the first steps (the smoothed loss is
+    # still settling there, so its slope is noise, as fastai also knows) and the
+    # minimum (past it, the loss only climbs).
+    lowest = int(np.argmin(losses[usable]))
+    candidates = usable[max(1, len(usable) // 10) : lowest + 1]
+    if candidates.size >= 3:
+        slopes = np.gradient(losses[candidates], np.log(lrs[candidates]))
+        steepest = float(lrs[candidates[np.argmin(slopes)]])
         suggestion = steepest
         if slopes.min() >= 0:
             notes.append("the loss never fell; try a smaller min_lr or more steps")
             suggestion = minimum / 10
+    elif usable.size >= 3:
+        steepest = minimum
+        suggestion = minimum / 10
+        notes.append("the loss fell only at the very start; try a smaller min_lr")
     else:
         steepest = minimum
         suggestion = minimum / 10

@@ -142,3 +142,18 @@ def test_plot_returns_a_figure_and_saves_it(tmp_path):
     assert ax.get_xscale() == "log"
     assert len(ax.lines) == 4  # raw, smoothed, suggestion, minimum
     assert "suggestion" in str(result)
+
+
+def test_suggestion_ignores_the_noisy_first_steps():
+    """A big drop in the first steps (the smoothed loss settling) is not the steepest
+    descent: the suggestion must sit in the real valley, here 1e-3 to 1e-2."""
+    from ftlab.lr_finder import _analyse
+
+    lrs = np.logspace(-7, 0, 100)
+    log_lr = np.log10(lrs)
+    raw = np.where(log_lr < -3, 2.3, 2.3 - 1.8 * np.clip(log_lr + 3, 0, 1))
+    raw = np.where(log_lr > -1.5, 0.5 + 4 * (log_lr + 1.5), raw)
+    raw[:3] = [6.0, 2.3, 2.3]  # a noisy first batch
+    result = _analyse(lrs, raw, 0.9, diverged=False)
+    assert 1e-3 <= result.suggestion <= 1e-2, result.suggestion
+    assert result.suggestion < result.minimum
