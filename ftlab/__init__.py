@@ -27,7 +27,7 @@ from ftlab.freezing import (
     trainable_report,
     unfreeze,
 )
-from ftlab.heads import copy_model, remove_head, swap_head
+from ftlab.heads import add_head, copy_model, remove_head, swap_head
 from ftlab.layers import leaf_layers
 from ftlab.lr_finder import lr_find
 from ftlab.reproducibility import seed_everything
@@ -43,6 +43,7 @@ from ftlab.training import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "add_head",
     "CAR_MODEL_CLASSES",
     "CAR_MODEL_PRESET",
     "car_model_card",

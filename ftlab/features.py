@@ -40,6 +40,7 @@ import numpy as np
 import tensorflow as tf
 
 from ftlab.data_checks import check_dataset, check_epochs, check_positive, iter_batches
+from ftlab.heads import add_head
 from ftlab.training import default_loss, make_optimizer, resolve_metrics
 
 
@@ -93,25 +94,8 @@ def make_head(
         >>> make_head((4, 4, 16), 3).output_shape
         (None, 3)
     """
-    if (
-        isinstance(num_classes, bool)
-        or not isinstance(num_classes, (int, np.integer))
-        or num_classes < 1
-    ):
-        raise ValueError(f"num_classes must be a whole number >= 1, got {num_classes!r}.")
     inputs = keras.Input(tuple(feature_shape), name="features")
-    x = inputs
-    if len(feature_shape) == 3:
-        x = keras.layers.GlobalAveragePooling2D(name="pool")(x)
-    elif len(feature_shape) == 2:
-        x = keras.layers.GlobalAveragePooling1D(name="pool")(x)
-    for units in hidden:
-        if dropout:
-            x = keras.layers.Dropout(dropout)(x)
-        x = keras.layers.Dense(int(units), activation="relu")(x)
-    if dropout:
-        x = keras.layers.Dropout(dropout)(x)
-    outputs = keras.layers.Dense(int(num_classes), name="logits")(x)
+    outputs = add_head(inputs, num_classes, hidden=hidden, dropout=dropout, name="logits")
     return keras.Model(inputs, outputs, name=name)
 
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import keras
+import numpy as np
 
 from ftlab.layers import all_names, check_built, is_model, unknown_name_error
 
@@ -98,24 +99,48 @@ def swap_head(
         >>> new.output_shape                            # pooling was added
         (None, 2)
     """
-    _check_num_classes(num_classes)
-    if not 0.0 <= dropout < 1.0:
-        raise ValueError(f"dropout must be in [0, 1), got {dropout}.")
-    hidden = tuple(hidden)
-    if any(int(units) < 1 for units in hidden):
-        raise ValueError(f"hidden layer sizes must be >= 1, got {hidden}.")
+    _check_head_settings(num_classes, hidden, dropout)
     check_graph_model(model)
     source = model if share_weights else copy_model(model)
     body = remove_head(source, layers=remove, up_to=up_to)
-    features = _pool_to_vector(body.output)
+    outputs = add_head(
+        body.output, num_classes, hidden=hidden, dropout=dropout, activation=activation
+    )
+    return keras.Model(_graph_input(source), outputs, name=name or f"{model.name}_new_head")
+
+
+def add_head(
+    features,
+    num_classes: int,
+    *,
+    hidden: Sequence[int] = (),
+    dropout: float = 0.0,
+    activation: str | None = None,
+    name: str = "new_head",
+):
+    """Stack a classification head on a symbolic feature tensor; return its output.
+
+    Feature maps (4D) and sequences (3D) are average-pooled first, then come the
+    optional hidden ReLU layers, each after dropout, then dropout and
+    `Dense(num_classes)` called `name`. `swap_head` and `ftlab.features.make_head`
+    both build their heads here.
+
+    Example:
+        >>> import keras, ftlab
+        >>> features = keras.Input((4, 4, 16))
+        >>> outputs = ftlab.add_head(features, 3, hidden=(8,), dropout=0.2)
+        >>> keras.Model(features, outputs).output_shape
+        (None, 3)
+    """
+    _check_head_settings(num_classes, hidden, dropout)
+    x = _pool_to_vector(features)
     for units in hidden:
         if dropout:
-            features = keras.layers.Dropout(dropout)(features)
-        features = keras.layers.Dense(int(units), activation="relu")(features)
+            x = keras.layers.Dropout(dropout)(x)
+        x = keras.layers.Dense(int(units), activation="relu")(x)
     if dropout:
-        features = keras.layers.Dropout(dropout)(features)
-    outputs = keras.layers.Dense(num_classes, activation=activation, name="new_head")(features)
-    return keras.Model(_graph_input(source), outputs, name=name or f"{model.name}_new_head")
+        x = keras.layers.Dropout(dropout)(x)
+    return keras.layers.Dense(int(num_classes), activation=activation, name=name)(x)
 
 
 def copy_model(model) -> keras.Model:
@@ -161,12 +186,17 @@ def _graph_input(model):
     return model.input
 
 
-def _check_num_classes(num_classes) -> None:
-    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
+def _check_head_settings(num_classes, hidden, dropout) -> None:
+    whole = isinstance(num_classes, (int, np.integer)) and not isinstance(num_classes, bool)
+    if not whole or num_classes < 1:
         raise ValueError(
             f"num_classes must be a whole number >= 1, got {num_classes!r}. "
             "Use num_classes=1 for a binary (yes/no) head."
         )
+    if not 0.0 <= dropout < 1.0:
+        raise ValueError(f"dropout must be in [0, 1), got {dropout}.")
+    if any(int(units) < 1 for units in hidden):
+        raise ValueError(f"hidden layer sizes must be >= 1, got {tuple(hidden)}.")
 
 
 def _walk_back(model, layers: int):
