@@ -25,6 +25,7 @@ statistics, and its optimizer (the test uses its own).
 
 Example:
     >>> import numpy as np, keras
+    >>> keras.utils.set_random_seed(0)
     >>> model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
     >>> x, y = np.random.rand(256, 3).astype("float32"), np.random.randint(0, 2, 256)
     >>> result = lr_find(model, (x, y), steps=30)
@@ -261,7 +262,7 @@ def _analyse(lrs, raw, smoothing, *, diverged) -> LRFinderResult:
     elif usable.size >= 3:
         steepest = minimum
         suggestion = minimum / 10
-        notes.append("the loss fell only at the very start; try a smaller min_lr")
+        notes.append("the loss fell only in the first steps, if at all; try a smaller min_lr")
     else:
         steepest = minimum
         suggestion = minimum / 10
